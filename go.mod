@@ -1,0 +1,3 @@
+module github.com/codex-remote-login/codex-remote-login
+
+go 1.26.8
