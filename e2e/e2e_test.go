@@ -523,9 +523,16 @@ func (s *sc) expectLogins(n int) {
 // exited 0 each time, and the page it ended on was codex's success page.
 func (s *sc) expectBrowserSignedIn(n int) {
 	s.Helper()
-	b, err := os.ReadFile(s.browserLog())
-	if err != nil {
-		s.Errorf("$BROWSER was never called: %v", err)
+	// The tool may be done before the browser wrapper logs Chromium's exit
+	// (codex exits once /success was served), so allow the browser a moment.
+	var b []byte
+	end := regexp.MustCompile(`(?m)^chromium-exit `)
+	eventually(10*time.Second, func() bool {
+		b, _ = os.ReadFile(s.browserLog())
+		return len(end.FindAllIndex(b, -1)) >= n
+	})
+	if len(b) == 0 {
+		s.Errorf("$BROWSER was never called")
 		return
 	}
 	if calls := regexp.MustCompile(`(?m)^url `).FindAllIndex(b, -1); len(calls) != n {

@@ -49,6 +49,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -76,6 +77,9 @@ const (
 	// APIKey is a POST /oauth/token with the token-exchange grant codex uses
 	// to obtain an API key after a login.
 	APIKey Kind = "apikey"
+	// Revoke is a POST /oauth/revoke: codex 0.169.0 revokes the tokens of
+	// the auth.json a new login replaces.
+	Revoke Kind = "revoke"
 	// Other is any other request; a test usually wants none.
 	Other Kind = "other"
 )
@@ -230,6 +234,7 @@ func (i *Issuer) ServeProxy(ctx context.Context, ln net.Listener) error {
 	inner := newConnListener(ln.Addr())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/token", i.token)
+	mux.HandleFunc("POST /oauth/revoke", i.revoke)
 	mux.HandleFunc("/", i.other)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -386,6 +391,42 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		i.record(Event{Kind: Other, Reason: "unsupported grant_type", Request: "POST /oauth/token"})
 		tokenError(w, "unsupported_grant_type")
 	}
+}
+
+// revoke answers 200 whatever the token, as RFC 7009 asks; the event says
+// whether it was one the issuer handed out.
+func (i *Issuer) revoke(w http.ResponseWriter, r *http.Request) {
+	e := Event{Kind: Revoke, OK: true}
+	var token string
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		// codex 0.169.0 posts JSON here, unlike RFC 7009's form.
+		var body struct {
+			Token string `json:"token"`
+		}
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
+		token = body.Token
+	} else if err := r.ParseForm(); err == nil {
+		token = r.PostForm.Get("token")
+	}
+	switch {
+	case token == "":
+		e.OK, e.Reason = false, "no token to revoke"
+	case !i.issued(token):
+		e.Reason = "token was not issued here"
+	}
+	i.record(e)
+	writeJSON(w, map[string]any{})
+}
+
+func (i *Issuer) issued(token string) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, s := range i.secrets {
+		if s == token {
+			return true
+		}
+	}
+	return false
 }
 
 func (i *Issuer) exchange(w http.ResponseWriter, form url.Values) {

@@ -251,3 +251,38 @@ func keys(m map[string]any) []string {
 	}
 	return k
 }
+
+func TestRevokeAnswersAndRecordsWhetherTheTokenWasIssued(t *testing.T) {
+	const verifier = "verifier-for-the-revoke-test-0123456789abcdef01234567"
+	w := newWorld(t)
+	code := w.authorizeCode(t, authorizeQuery(PKCEChallenge(verifier)))
+	_, body := w.exchange(t, exchangeForm(code, verifier))
+	for _, tc := range []struct {
+		token, reason string
+		json          bool
+	}{
+		{body["refresh_token"].(string), "", true},
+		{body["refresh_token"].(string), "", false},
+		{"rt-never-issued", "token was not issued here", true},
+	} {
+		var resp *http.Response
+		var err error
+		if tc.json {
+			b, _ := json.Marshal(map[string]string{"token": tc.token, "token_type_hint": "refresh_token"})
+			resp, err = w.codex.Post("https://"+Host+"/oauth/revoke", "application/json", strings.NewReader(string(b)))
+		} else {
+			resp, err = w.codex.PostForm("https://"+Host+"/oauth/revoke", url.Values{"token": {tc.token}, "client_id": {clientID}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("revoke: status %d, want 200", resp.StatusCode)
+		}
+		ev := w.iss.Events()
+		if last := ev[len(ev)-1]; last.Kind != Revoke || !last.OK || last.Reason != tc.reason {
+			t.Fatalf("last event %+v, want an accepted revoke with reason %q", last, tc.reason)
+		}
+	}
+}
