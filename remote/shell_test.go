@@ -52,6 +52,10 @@ func shells(t *testing.T) []string {
 	for _, name := range []string{"sh", "bash", "dash", "zsh", "fish", "tcsh", "csh"} {
 		if p, err := exec.LookPath(name); err == nil {
 			found = append(found, p)
+		} else if os.Getenv("CI") == "true" {
+			// CI installs every shell (.ci/run): a missing one there is a
+			// broken setup, not a pass.
+			t.Errorf("shell %s not installed on CI", name)
 		} else {
 			t.Logf("shell %s not installed here: not tested", name)
 		}
