@@ -148,11 +148,9 @@ func aliasProxyJump(s *sc) {
 // 3: two hops given with -J after DEST, and a --codex-home that needs
 // quoting on the remote side.
 func twoHops(s *sc) {
+	// Not created beforehand: codex 0.169.0 refuses a CODEX_HOME that does
+	// not exist, and the tool's --help promises to create it.
 	home := filepath.Join(s.w.dev.home, codexHomeAlt)
-	// codex 0.169.0 refuses a CODEX_HOME that does not exist.
-	if err := mkdirAs(s.w.dev, home, 0o700); err != nil {
-		s.Fatal(err)
-	}
 	p := s.tool(runOpts{}, devUser+"@"+vpsName,
 		"-J", hopUser+"@"+jumpName+","+hopUser+"@"+gateName, "--codex-home", home)
 	signedIn(s, p, filepath.Join(home, "auth.json"))

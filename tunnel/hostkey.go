@@ -82,12 +82,12 @@ func (e *RevokedHostKeyError) Error() string {
 // unknown key when StrictHostKeyChecking is ask, recording it when accepted.
 // There is no way to skip verification.
 type hostKeys struct {
-	name    string          // the known_hosts name of the endpoint
-	ep      Endpoint        //
+	name    string                // the known_hosts name of the endpoint
+	ep      Endpoint              //
 	db      *knownhosts.HostKeyDB // nil when no known_hosts file exists yet
-	prompt  Prompter        // nil: no terminal
-	notice  io.Writer       // OpenSSH's "Permanently added …" warning
-	checked bool            // the host key was accepted
+	prompt  Prompter              // nil: no terminal
+	notice  io.Writer             // OpenSSH's "Permanently added …" warning
+	checked bool                  // the host key was accepted
 }
 
 // knownHostsName is the name OpenSSH looks an endpoint up under:
