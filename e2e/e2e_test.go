@@ -37,6 +37,9 @@ func TestE2E(t *testing.T) {
 			"**********************************************************************\n\n", reason)
 		t.Skip(reason)
 	}
+	// The suite calls ip, useradd and sshd by name or path; make sure the
+	// sbin directories are searched even when root's PATH lacks them.
+	t.Setenv("PATH", os.Getenv("PATH")+":/usr/local/sbin:/usr/sbin:/sbin")
 	unlock, err := lockSuite()
 	if err != nil {
 		t.Fatal(err)
@@ -89,10 +92,11 @@ func TestE2E(t *testing.T) {
 	}
 	fmt.Printf("e2e: world up in %.1fs (%s)\n", time.Since(suiteStart).Seconds(), w.root)
 
-	passed, failed := 0, 0
+	passed, failed, skipped := 0, 0, 0
 	for _, sc := range scenarios {
 		if ctx.Err() != nil {
 			fmt.Printf("SKIP  %d %s  (interrupted)\n", sc.num, sc.name)
+			skipped++
 			continue
 		}
 		ran := false
@@ -114,6 +118,11 @@ func TestE2E(t *testing.T) {
 		fmt.Printf("%s  %d %s  (%.1fs)\n", word, sc.num, sc.name, time.Since(start).Seconds())
 	}
 	fmt.Printf("e2e: suite took %.1fs\n", time.Since(suiteStart).Seconds())
+	if skipped > 0 {
+		fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+		t.Errorf("interrupted: %d scenarios not run", skipped)
+		return
+	}
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
 }
 
@@ -242,7 +251,6 @@ type browserKind int
 const (
 	signIn     browserKind = iota // headless Chromium completes the login
 	recordOnly                    // records the URL and never signs in
-	noBrowser                     // $BROWSER unset
 )
 
 type runOpts struct {
@@ -608,6 +616,20 @@ func (s *sc) expectAccepted(host, user string, want map[string]int) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		s.Errorf("sshd on %s accepted %s from %v (address: logins), want %v", host, user, got, want)
+	}
+}
+
+// expectConnections checks how many TCP connections host's sshd got during
+// the scenario, by source address. The tool promises one per run.
+func (s *sc) expectConnections(host string, want map[string]int) {
+	s.Helper()
+	re := regexp.MustCompile(`(?m)^Connection from (\S+) port \d+ on`)
+	got := map[string]int{}
+	for _, m := range re.FindAllStringSubmatch(s.sshdLog(host), -1) {
+		got[m[1]]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		s.Errorf("sshd on %s got connections from %v (address: count), want %v", host, got, want)
 	}
 }
 

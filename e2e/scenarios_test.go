@@ -24,7 +24,7 @@ var scenarios = []scenario{
 	{5, "unknown_host_key", "unknown host key: refused, then --accept-new", true, unknownHostKey},
 	{6, "changed_host_key", "changed host key refused before authenticating", true, changedHostKey},
 	{7, "ctrl_c", "Ctrl-C while waiting for the browser", true, ctrlC},
-	{8, "timeout", "--timeout expiry", true, timeout},
+	{8, "timeout", "--timeout expiry (--no-browser)", true, timeout},
 	{9, "codex_missing", "codex not on PATH / --codex wrong", true, codexMissing},
 	{10, "second_login", "second login right after the first", true, secondLogin},
 }
@@ -134,6 +134,7 @@ func direct(s *sc) {
 	// One SSH connection per run: the session and every forwarded
 	// connection are channels on it.
 	s.expectAccepted("vps", devUser, map[string]int{laptopVPSAddr: 1})
+	s.expectConnections("vps", map[string]int{laptopVPSAddr: 1})
 }
 
 // 2: a ~/.ssh/config alias whose ProxyJump names another alias; the vps name
@@ -143,6 +144,8 @@ func aliasProxyJump(s *sc) {
 	signedIn(s, p, s.w.defaultAuthJSON())
 	s.expectAccepted("jump", hopUser, map[string]int{laptopJumpAddr: 1})
 	s.expectAccepted("vps", devUser, map[string]int{jumpVPSAddr: 1})
+	s.expectConnections("jump", map[string]int{laptopJumpAddr: 1})
+	s.expectConnections("vps", map[string]int{jumpVPSAddr: 1})
 }
 
 // 3: two hops given with -J after DEST, and a --codex-home that needs
@@ -158,6 +161,9 @@ func twoHops(s *sc) {
 	s.expectAccepted("jump", hopUser, map[string]int{laptopJumpAddr: 1})
 	s.expectAccepted("gate", hopUser, map[string]int{jumpGateAddr: 1})
 	s.expectAccepted("vps", devUser, map[string]int{gateVPSAddr: 1})
+	s.expectConnections("jump", map[string]int{laptopJumpAddr: 1})
+	s.expectConnections("gate", map[string]int{jumpGateAddr: 1})
+	s.expectConnections("vps", map[string]int{gateVPSAddr: 1})
 }
 
 // 4: the config says IdentitiesOnly yes + IdentityFile <encrypted key>; the
@@ -324,15 +330,14 @@ func changedHostKey(s *sc) {
 // waitForRemoteCodex waits until the vps runs `codex login` for the dev user
 // and the laptop listens on the callback port, so that a check that nothing
 // is left afterwards means something.
-func waitForRemoteCodex(s *sc, p *process) int {
+func waitForRemoteCodex(s *sc, p *process, url func() string) int {
 	s.Helper()
-	ok := p.waitFor(s.ctx, 30*time.Second, func() bool { return s.browserURL() != "" })
-	if !ok {
-		s.Fatalf("$BROWSER never got a URL")
+	if !p.waitFor(s.ctx, 30*time.Second, func() bool { return url() != "" }) {
+		s.Fatalf("no authorization URL within 30s")
 	}
-	port, err := callbackPort(s.browserURL())
+	port, err := callbackPort(url())
 	if err != nil {
-		s.Fatalf("the URL $BROWSER got has no callback port: %v", err)
+		s.Fatalf("the authorization URL has no callback port: %v", err)
 	}
 	running := eventually(5*time.Second, func() bool {
 		for _, pr := range processesOf(s.w.dev.uid) {
@@ -354,7 +359,7 @@ func waitForRemoteCodex(s *sc, p *process) int {
 // 7: Ctrl-C (SIGINT) while waiting for a browser that never signs in.
 func ctrlC(s *sc) {
 	p := s.start(runOpts{browser: recordOnly}, devUser+"@"+vpsPublicName)
-	port := waitForRemoteCodex(s, p)
+	port := waitForRemoteCodex(s, p, s.browserURL)
 	sent := time.Now()
 	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGINT); err != nil {
 		s.Fatal(err)
@@ -378,11 +383,12 @@ func ctrlC(s *sc) {
 	s.expectNothingLeft(port)
 }
 
-// 8: --timeout runs out while waiting for a browser that never signs in.
+// 8: --timeout runs out while nobody signs in; with --no-browser, so the URL
+// is only printed and $BROWSER (set) must not run.
 func timeout(s *sc) {
 	const limit = 8 * time.Second
-	p := s.start(runOpts{browser: recordOnly}, "--timeout", limit.String(), devUser+"@"+vpsPublicName)
-	port := waitForRemoteCodex(s, p)
+	p := s.start(runOpts{browser: recordOnly}, "--no-browser", "--timeout", limit.String(), devUser+"@"+vpsPublicName)
+	port := waitForRemoteCodex(s, p, func() string { return authorizeURL.FindString(p.stderr()) })
 	if err := p.wait(s.ctx); err != nil {
 		s.Fatal(err)
 	}
@@ -393,6 +399,7 @@ func timeout(s *sc) {
 	}
 	s.expectExit(p, 1)
 	s.expectError(p, `(?i)time(d)?[ -]?out|deadline`)
+	s.expectBrowserNotCalled()
 	s.expectNoAuthJSON(s.w.defaultAuthJSON())
 	s.expectLogins(0)
 	s.expectNothingLeft(port)
@@ -433,5 +440,6 @@ func secondLogin(s *sc) {
 	s.expectNoSecrets(first)
 	s.expectNoSecrets(second)
 	s.expectAccepted("vps", devUser, map[string]int{laptopVPSAddr: 2})
+	s.expectConnections("vps", map[string]int{laptopVPSAddr: 2})
 	s.expectNothingLeft(urlPort(s))
 }
