@@ -166,6 +166,9 @@ func (b *Browser) run(ctx context.Context, words []string, url string, grace tim
 	// browser we started is the user's and stays.
 	cmd := exec.Command(words[0], browserArgs(words[1:], url)...)
 	// Stdin stays nil (/dev/null): the terminal belongs to the login.
+	// Its own process group, so that the Ctrl-C that cancels the login
+	// does not also close a browser this command happened to start.
+	detach(cmd)
 
 	// The command's output goes through our own pipe, not exec's copying
 	// goroutines: cmd.Wait would wait for those until every process
