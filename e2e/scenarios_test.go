@@ -248,6 +248,7 @@ func unknownHostKey(s *sc) {
 	s.expectExit(p, 1)
 	s.expectError(p)
 	s.expectHint(p, `--accept-new`)
+	expectHostFingerprint(s, p, "vps")
 	if out, err := run(s.ctx, "ssh-keygen", "-F", vpsPublicName, "-f", kh); err == nil {
 		s.Errorf("known_hosts has an entry for %s without --accept-new: %s", vpsPublicName, out)
 	}
@@ -311,6 +312,7 @@ func changedHostKey(s *sc) {
 	s.expectExit(p, 1)
 	s.expectError(p, `(?i)chang|mismatch|does not match|differ`,
 		`known_hosts[^0-9\n]{0,12}\b`+fmt.Sprint(line)+`\b`)
+	expectHostFingerprint(s, p, "vps")
 	if after, _ := run(s.ctx, "ssh-keygen", "-F", vpsName, "-f", kh); after != before {
 		s.Errorf("the known_hosts entries for %s changed: %q, was %q", vpsName, after, before)
 	}
@@ -325,6 +327,19 @@ func changedHostKey(s *sc) {
 	if code, _ := check.exitCode(); code != 255 || !strings.Contains(check.stderr(), fmt.Sprintf("known_hosts:%d", line)) {
 		s.Errorf("OpenSSH with the same known_hosts: exit %d, %q; want refused naming known_hosts:%d", code, check.stderr(), line)
 	}
+}
+
+// expectHostFingerprint checks that p showed the SHA256 fingerprint of one
+// of host's real keys: what a user compares before trusting it.
+func expectHostFingerprint(s *sc, p *process, host string) {
+	s.Helper()
+	keys, _ := filepath.Glob(filepath.Join(s.w.hosts[host].dir, "ssh_host_*_key.pub"))
+	for _, k := range keys {
+		if fp, err := fingerprint(s.ctx, k); err == nil && strings.Contains(p.stderr(), fp) {
+			return
+		}
+	}
+	s.Errorf("%s: stderr shows no fingerprint of %s's host keys", p.name, host)
 }
 
 // waitForRemoteCodex waits until the vps runs `codex login` for the dev user
