@@ -84,17 +84,18 @@ func (e *env) loginOptionsFrom(c *cli.Context) (loginOptions, error) {
 	}
 	host, _ := os.Hostname()
 	sshOpts := tunnel.Options{
-		ConfigFile:  c.String("config"),
-		Port:        c.Int("port"),
-		User:        c.String("login-name"),
-		Identities:  c.StringSlice("identity"),
-		Jump:        c.String("jump"),
-		Options:     c.StringSlice("option"),
-		Home:        home,
-		LocalUser:   name,
-		LocalHost:   host,
-		UID:         os.Getuid(),
-		AgentSocket: e.getenv("SSH_AUTH_SOCK"),
+		ConfigFile:   c.String("config"),
+		SystemConfig: e.sshSystemConfig,
+		Port:         c.Int("port"),
+		User:         c.String("login-name"),
+		Identities:   c.StringSlice("identity"),
+		Jump:         c.String("jump"),
+		Options:      c.StringSlice("option"),
+		Home:         home,
+		LocalUser:    name,
+		LocalHost:    host,
+		UID:          os.Getuid(),
+		AgentSocket:  e.getenv("SSH_AUTH_SOCK"),
 	}
 	if c.Bool("accept-new") {
 		// First value wins, so this goes before any -o.
@@ -241,8 +242,12 @@ func (e *env) runLogin(ctx context.Context, opts loginOptions) (err error) {
 
 	if opts.noBrowser {
 		out.say("open this URL in your browser:\n  %s", req.URL)
+		out.say("waiting for you to sign in … (Ctrl-C to cancel)")
 	} else {
 		out.say("opening your browser — if it does not open, visit:\n  %s", req.URL)
+		// Said before the browser starts: a quick browser's callback
+		// would otherwise be reported first.
+		out.say("waiting for you to sign in … (Ctrl-C to cancel)")
 		browser := e.browser
 		if browser == nil {
 			browser = &oauth.Browser{Command: e.getenv("BROWSER")}
@@ -251,7 +256,6 @@ func (e *env) runLogin(ctx context.Context, opts loginOptions) (err error) {
 			out.say("could not open a browser (%v); open the URL above yourself", err)
 		}
 	}
-	out.say("waiting for you to sign in … (Ctrl-C to cancel)")
 
 	if err := lg.Wait(ctx); err != nil {
 		if lost := conn.Err(); lost != nil {

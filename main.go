@@ -88,6 +88,8 @@ type env struct {
 	// browser opens the authorization URL; nil means the user's browser
 	// ($BROWSER, else the desktop's default).
 	browser oauth.Opener
+	// sshSystemConfig replaces /etc/ssh/ssh_config when set.
+	sshSystemConfig string
 }
 
 func processEnv() *env {
@@ -235,6 +237,10 @@ func permute(app *cli.App, args []string) []string {
 		}
 	}
 	out = append(out, opts...)
+	if slices.Contains(opts, "--help") || slices.Contains(opts, "-h") {
+		// urfave/cli would take DEST for a help topic.
+		return out
+	}
 	if len(positional) > 0 {
 		out = append(out, "--")
 		out = append(out, positional...)

@@ -83,7 +83,7 @@ func (e *RevokedHostKeyError) Error() string {
 // There is no way to skip verification.
 type hostKeys struct {
 	name    string                // the known_hosts name of the endpoint
-	ep      Endpoint              //
+	ep      Endpoint              // whose key is checked
 	db      *knownhosts.HostKeyDB // nil when no known_hosts file exists yet
 	prompt  Prompter              // nil: no terminal
 	notice  io.Writer             // OpenSSH's "Permanently added …" warning
@@ -127,10 +127,23 @@ func newHostKeys(ep Endpoint, prompt Prompter, notice io.Writer) (*hostKeys, err
 // that can be checked rather than another of its keys. Nil means the
 // defaults.
 func (h *hostKeys) algorithms() []string {
-	if h.db == nil {
-		return nil
+	if h.db != nil {
+		if known := h.db.HostKeyAlgorithms(h.lookupAddr()); len(known) > 0 {
+			return known
+		}
 	}
-	return h.db.HostKeyAlgorithms(h.lookupAddr())
+	return defaultHostKeyAlgorithms
+}
+
+// defaultHostKeyAlgorithms is OpenSSH's order of preference for a host it
+// knows no key of: a user who checks the fingerprint we show against what
+// `ssh` showed, or against the server's ssh_host_ed25519_key.pub, must see
+// the same key. (x/crypto/ssh would pick ECDSA first.)
+var defaultHostKeyAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
 }
 
 // lookupAddr is the address form the known_hosts libraries want: host:port,
