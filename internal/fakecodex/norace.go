@@ -1,0 +1,5 @@
+//go:build !race
+
+package fakecodex
+
+const raceEnabled = false
