@@ -33,11 +33,19 @@ func OpenTerminal() (*Terminal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: no terminal: %w", err)
 	}
-	if !term.IsTerminal(int(in.Fd())) {
+	t, err := newTerminal(in, out)
+	if err != nil {
 		in.Close()
 		if out != in {
 			out.Close()
 		}
+		return nil, err
+	}
+	return t, nil
+}
+
+func newTerminal(in, out *os.File) (*Terminal, error) {
+	if !term.IsTerminal(int(in.Fd())) {
 		return nil, fmt.Errorf("tunnel: no terminal: %s is not a terminal", in.Name())
 	}
 	return &Terminal{in: in, out: out, reader: bufio.NewReader(in)}, nil
