@@ -23,9 +23,16 @@ import (
 	"github.com/codex-remote-login/codex-remote-login/internal/sshtest"
 )
 
+// mainEnvVar makes the test binary run main(), so that the real signal
+// handling is tested in a real process (signal_test.go).
+const mainEnvVar = "CODEX_REMOTE_LOGIN_RUN_MAIN"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(fakecodex.EnvVar) == "1" {
 		os.Exit(fakecodex.Main(os.Args[1:]))
+	}
+	if os.Getenv(mainEnvVar) == "1" {
+		main() // signal_test.go: the real CLI in a process of its own
 	}
 	os.Exit(m.Run())
 }
