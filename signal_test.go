@@ -104,4 +104,3 @@ func TestSignals(t *testing.T) {
 		})
 	}
 }
-

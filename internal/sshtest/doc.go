@@ -46,6 +46,13 @@
 // `codex login` run under a pty. Without a pty the server only closes its ends of the pipes,
 // exactly as sshd does: the command keeps running (until it writes and gets SIGPIPE, or Cleanup).
 //
+// Requests on a channel are handled in order, but its data is copied apart from them, as
+// x/crypto/ssh delivers them apart: a client that needs, say, a "window-change" applied before
+// the input that follows sends a request that wants a reply in between.
+//
+// [ProcessAlive] tells whether a pid (printed by a command, or written to a pid file) is still
+// running, counting zombies as gone.
+//
 // # Forwarding and global requests
 //
 // "direct-tcpip" channels dial [Config.Dial] and copy both ways with half-close; a failed dial
