@@ -3,6 +3,9 @@ package tunnel
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -674,4 +677,42 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestHostKeyAlgorithmChoice: a server with Ed25519 and ECDSA keys. With
+// nothing known, the Ed25519 key is the one shown and recorded, as OpenSSH
+// does; with only its ECDSA key in known_hosts, that algorithm is negotiated
+// and the host is recognised rather than taken for a changed one.
+func TestHostKeyAlgorithmChoice(t *testing.T) {
+	l := newLaptop(t)
+	ecdsaKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecdsaSigner, err := ssh.NewSignerFromKey(ecdsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := sshtest.Start(t, sshtest.Config{
+		AuthorizedKeys: []ssh.PublicKey{l.key.PublicKey()},
+		HostKey:        ecdsaSigner,
+		MoreHostKeys:   []ssh.Signer{mustEd25519(t)},
+	})
+	if _, err := connect(t, &Dialer{}, l.route(t, "127.0.0.1", l.options(srv.Port(), "StrictHostKeyChecking=accept-new"))); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(l.knownHosts)
+	if !strings.Contains(string(b), " ssh-ed25519 ") {
+		t.Errorf("recorded %q, want the Ed25519 key", b)
+	}
+
+	os.WriteFile(l.knownHosts, []byte(xknownhosts.Line([]string{srv.Addr()}, ecdsaSigner.PublicKey())+"\n"), 0o600)
+	if _, err := connect(t, &Dialer{}, l.route(t, "127.0.0.1", l.options(srv.Port(), "StrictHostKeyChecking=yes"))); err != nil {
+		t.Fatalf("host known by its ECDSA key only: %v", err)
+	}
+}
+
+func mustEd25519(t *testing.T) ssh.Signer {
+	s, _ := sshtest.NewKey(t)
+	return s
 }

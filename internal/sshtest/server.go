@@ -21,6 +21,10 @@ import (
 type Config struct {
 	// HostKey is the server's host key; nil means a fresh ed25519 key.
 	HostKey ssh.Signer
+	// MoreHostKeys are further host keys of other types, as a Debian
+	// server has ECDSA and RSA keys beside its Ed25519 one; the client's
+	// preference picks which one it is shown.
+	MoreHostKeys []ssh.Signer
 	// AuthorizedKeys are accepted for "publickey" authentication.
 	AuthorizedKeys []ssh.PublicKey
 	// User, when non-empty, is the only user name that may log in.
@@ -183,6 +187,9 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 		}
 	}
 	c.AddHostKey(s.cfg.HostKey)
+	for _, k := range s.cfg.MoreHostKeys {
+		c.AddHostKey(k)
+	}
 	return c
 }
 
