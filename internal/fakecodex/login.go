@@ -243,6 +243,7 @@ func (p *program) bind(ctx context.Context, cfg loginConfig) (net.Listener, erro
 				attempts = 0
 				continue
 			}
+			//lint:ignore ST1005 the real codex's words, printed as they are
 			return nil, fmt.Errorf("Port %s is already in use", addr)
 		}
 	}
