@@ -156,8 +156,13 @@ func (p *Process) ExitStatus() int {
 }
 
 // Hangup closes the session without waiting: under a terminal, the remote
-// command gets SIGHUP.
+// command gets SIGHUP. Without one, it is first asked to terminate with a
+// signal request, which OpenSSH's sshd honours for sessions without a
+// terminal.
 func (p *Process) Hangup() {
+	if !p.pty {
+		p.session.Signal(ssh.SIGTERM)
+	}
 	p.session.Close()
 }
 
