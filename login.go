@@ -36,18 +36,18 @@ func loginCommand(e *env) *cli.Command {
 		Usage:     "log codex on DEST in with ChatGPT, through this machine's browser (the default command)",
 		ArgsUsage: "DEST",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "SSH port of DEST"},
-			&cli.StringFlag{Name: "login-name", Aliases: []string{"l"}, Usage: "remote user name"},
+			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "SSH `PORT` of DEST", DefaultText: "22, or Port from ssh_config"},
+			&cli.StringFlag{Name: "login-name", Aliases: []string{"l"}, Usage: "remote `USER`", DefaultText: "User from ssh_config, or your local user name"},
 			&cli.StringSliceFlag{Name: "identity", Aliases: []string{"i"}, Usage: "identity (private key) `FILE`, repeatable"},
 			&cli.StringFlag{Name: "jump", Aliases: []string{"J"}, Usage: "connect through jump hosts `HOP[,HOP…]`, each [user@]host[:port]; none ignores ProxyJump"},
 			&cli.StringFlag{Name: "config", Aliases: []string{"F"}, Usage: "ssh config `FILE` instead of ~/.ssh/config (none: no file)"},
 			&cli.StringSliceFlag{Name: "option", Aliases: []string{"o"}, Usage: "ssh_config `Key=Value`, repeatable (see README for the keys supported)"},
-			&cli.BoolFlag{Name: "accept-new", Usage: "record unknown host keys without asking (StrictHostKeyChecking=accept-new); changed keys are still refused"},
-			&cli.BoolFlag{Name: "no-browser", Usage: "print the URL, open nothing"},
+			&cli.BoolFlag{Name: "accept-new", Usage: "record unknown host keys without asking (StrictHostKeyChecking=accept-new); changed keys are still refused", DisableDefaultText: true},
+			&cli.BoolFlag{Name: "no-browser", Usage: "print the URL, open nothing", DisableDefaultText: true},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up after `DURATION`"},
 			&cli.StringFlag{Name: "codex", Value: "codex", Usage: "the remote codex `CMD`: a name on the login shell's PATH or a path"},
 			&cli.StringFlag{Name: "codex-home", Usage: "remote CODEX_HOME `DIR` (created if missing; quote ~ to mean the remote home)"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "explain each step"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "explain each step", DisableDefaultText: true},
 		},
 		Action: func(c *cli.Context) error {
 			opts, err := e.loginOptionsFrom(c)

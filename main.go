@@ -181,10 +181,10 @@ Examples:
    codex-remote-login myvps                       # a Host alias from ~/.ssh/config
    codex-remote-login -J jump1,jump2 user@10.0.0.5
    codex-remote-login --no-browser -p 2222 user@vps
-   codex-remote-login --codex ~/.local/bin/codex --codex-home ~/.codex-work vps
+   codex-remote-login --codex '~/.local/bin/codex' --codex-home '~/.codex-work' vps
 
 Exit status: 0 logged in, 1 failed, 2 usage error, 130 interrupted.`,
-		Flags:                     append(login.Flags, &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}),
+		Flags:                     append(login.Flags, &cli.BoolFlag{Name: "version", Usage: "print the version and exit", DisableDefaultText: true}),
 		Action:                    rootAction(e, login),
 		Commands:                  []*cli.Command{login},
 		HideHelpCommand:           true,
@@ -207,10 +207,6 @@ func rootAction(e *env, login *cli.Command) cli.ActionFunc {
 		if c.Bool("version") {
 			fmt.Fprintf(e.stdout, "codex-remote-login %s\n", buildVersion())
 			return nil
-		}
-		if c.NArg() == 0 {
-			cli.ShowAppHelp(c)
-			return usagef("missing DEST: say which host to log codex in on, e.g. codex-remote-login user@vps")
 		}
 		return login.Action(c)
 	}
