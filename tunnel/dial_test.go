@@ -386,12 +386,16 @@ func serveAgent(t *testing.T, keys ...any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	serveConns(t, ln, func(c net.Conn) { agent.ServeAgent(keyring, c) })
+	return sock
+}
+
+// serveConns runs handle for each connection accepted on ln until the test
+// ends, then closes ln and waits for every handler.
+func serveConns(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		os.RemoveAll(dir)
-	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -404,11 +408,10 @@ func serveAgent(t *testing.T, keys ...any) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				agent.ServeAgent(keyring, c)
+				handle(c)
 			}()
 		}
 	}()
-	return sock
 }
 
 func TestEncryptedKeyWithTwinInAgentNeedsNoPassphrase(t *testing.T) {
@@ -571,25 +574,10 @@ func echoServer(t *testing.T) net.Listener {
 	if err != nil {
 		t.Skipf("127.0.0.2 not usable here: %v", err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				c.Write(append([]byte("echo:"), b...))
-			}()
-		}
-	}()
+	serveConns(t, ln, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		c.Write(append([]byte("echo:"), b...))
+	})
 	return ln
 }
 
