@@ -532,16 +532,7 @@ func TestConnectCancelledDuringHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	serveConns(t, ln, func(c net.Conn) { io.Copy(io.Discard, c) })
 	l := newLaptop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
