@@ -242,12 +242,13 @@ func (e *env) runLogin(ctx context.Context, opts loginOptions) (err error) {
 
 	if opts.noBrowser {
 		out.say("open this URL in your browser:\n  %s", req.URL)
-		out.say("waiting for you to sign in … (Ctrl-C to cancel)")
 	} else {
 		out.say("opening your browser — if it does not open, visit:\n  %s", req.URL)
-		// Said before the browser starts: a quick browser's callback
-		// would otherwise be reported first.
-		out.say("waiting for you to sign in … (Ctrl-C to cancel)")
+	}
+	// Said before the browser starts: a quick browser's callback would
+	// otherwise be reported first.
+	out.say("waiting for you to sign in … (Ctrl-C to cancel)")
+	if !opts.noBrowser {
 		browser := e.browser
 		if browser == nil {
 			browser = &oauth.Browser{Command: e.getenv("BROWSER")}
