@@ -30,8 +30,11 @@ const outputDrainWait = 250 * time.Millisecond
 
 // Browser opens URLs as the user's desktop would: Command (the value of
 // $BROWSER, passed in by main — the package never reads the environment
-// itself) when non-empty, else github.com/pkg/browser (xdg-open and friends,
-// open(1) on macOS, ShellExecute on Windows).
+// itself) when non-empty, else the desktop's helper: on Linux and the BSDs
+// the commands github.com/pkg/browser would run (wslview under WSL, then
+// xdg-open, x-www-browser, www-browser), on macOS open(1) — run like $BROWSER
+// commands, so they get the grace period, their own process group and
+// captured output — and elsewhere (Windows) github.com/pkg/browser itself.
 type Browser struct {
 	// Command is the value of $BROWSER: a command, or a list of commands
 	// separated by os.PathListSeparator, tried in order. Each is split into
@@ -43,8 +46,8 @@ type Browser struct {
 	// Stderr receives what a launched browser command prints (its stdout
 	// and stderr) while Open waits for it; output after Open has returned
 	// is discarded, so Stderr is never written once Open is done. nil
-	// discards everything. Not used for github.com/pkg/browser, which
-	// writes to the process's own stdout and stderr.
+	// discards everything. Not used for github.com/pkg/browser (Windows),
+	// which writes to the process's own stdout and stderr.
 	Stderr io.Writer
 	// Grace is how long a browser command has to fail (fail to start, or
 	// exit non-zero) before it counts as opened; zero means
@@ -71,13 +74,16 @@ func (b *Browser) Open(ctx context.Context, url string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("oauth: open browser: %w", err)
 	}
-	entries := splitBrowserCommand(b.Command)
-	if len(entries) == 0 {
-		return openDefault(ctx, url)
-	}
 	grace := b.Grace
 	if grace <= 0 {
 		grace = DefaultBrowserGrace
+	}
+	entries := splitBrowserCommand(b.Command)
+	if len(entries) == 0 {
+		entries = defaultCommands()
+	}
+	if len(entries) == 0 {
+		return openDefault(ctx, url, grace)
 	}
 	var failures []string
 	for _, words := range entries {
@@ -93,18 +99,22 @@ func (b *Browser) Open(ctx context.Context, url string) error {
 	return fmt.Errorf("oauth: open browser: every browser command failed: %s", strings.Join(failures, "; "))
 }
 
-// openDefault runs github.com/pkg/browser, which waits for its helper
-// (xdg-open, open) to exit and knows no context. It runs in a goroutine so
-// that Open still returns when ctx ends; that goroutine then finishes by
-// itself when the helper exits.
-func openDefault(ctx context.Context, url string) error {
+// openDefault runs github.com/pkg/browser where no desktop helper is known
+// (Windows). It knows no context and waits for its helper, so it runs in a
+// goroutine: a helper still running after the grace period counts as opened,
+// as with $BROWSER, and the goroutine ends by itself when the helper exits.
+func openDefault(ctx context.Context, url string, grace time.Duration) error {
 	done := make(chan error, 1)
 	go func() { done <- browser.OpenURL(url) }()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
 			return fmt.Errorf("oauth: open browser: %w", err)
 		}
+		return nil
+	case <-timer.C:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("oauth: open browser: %w", ctx.Err())
