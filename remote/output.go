@@ -5,7 +5,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"unicode"
+
+	"github.com/codex-remote-login/codex-remote-login/internal/termsafe"
 )
 
 // Kind tells what a line of remote output means.
@@ -76,42 +77,9 @@ func ParseLine(line string) Event {
 // loading configuration: …", "Sign-in failed: …", clap's "error: …".
 var failure = regexp.MustCompile(`^(Error\b|error:|Sign-in failed:)`)
 
-// ansi matches terminal escape sequences: CSI (colours, cursor moves), OSC
-// (titles, hyperlinks) and two-byte escapes.
-var ansi = regexp.MustCompile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(\x07|\x1b\\\\)?|\x1b[@-Z\\\\-_]")
-
 // Sanitize makes a line of remote output safe to parse and to print on the
-// laptop's terminal: escape sequences, control characters, carriage returns
-// and bidirectional-override characters are removed, invalid UTF-8 is
-// replaced. A remote host must not be able to move the cursor, rewrite what
-// was shown or retitle the window.
-func Sanitize(s string) string {
-	s = ansi.ReplaceAllString(s, "")
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if isClean(s) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\t':
-			b.WriteByte(' ')
-		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func isClean(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r))) {
-			return false
-		}
-	}
-	return true
-}
+// laptop's terminal; see [termsafe.Line].
+func Sanitize(s string) string { return termsafe.Line(s) }
 
 // readLines calls fn with each sanitized line of r until r ends. Lines longer
 // than MaxLine are cut there.

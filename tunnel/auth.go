@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/codex-remote-login/codex-remote-login/internal/termsafe"
 )
 
 // AuthError reports that a host accepted none of the credentials offered.
@@ -62,15 +64,16 @@ func newCredentials(ctx context.Context, ep Endpoint, prompt Prompter, logger *l
 	if prompt != nil && ep.KbdInteractiveAuthentication {
 		c.methods = append(c.methods, ssh.RetryableAuthMethod(ssh.KeyboardInteractive(
 			func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+				// All of it is the server's text, for our terminal.
 				header := ""
 				for _, s := range []string{name, instruction} {
-					if s = strings.TrimSpace(s); s != "" {
+					if s = strings.TrimSpace(termsafe.Text(s)); s != "" {
 						header += s + "\n"
 					}
 				}
 				answers := make([]string, len(questions))
 				for i, q := range questions {
-					a, err := prompt.Prompt(ctx, header+q, echos[i])
+					a, err := prompt.Prompt(ctx, header+termsafe.Line(q), echos[i])
 					if err != nil {
 						return nil, err
 					}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/codex-remote-login/codex-remote-login/internal/termsafe"
 )
 
 // Dialer connects to a [Route]. Its zero value works: no prompts (no
@@ -203,7 +205,7 @@ func (d *Dialer) connectHop(ctx context.Context, ep Endpoint, via *Endpoint, thr
 		}
 		return nil, fmt.Errorf("tunnel: ssh handshake with %s: %w", ep, err)
 	}
-	logger.Printf("authenticated to %s (%s)", ep, string(sshConn.ServerVersion()))
+	logger.Printf("authenticated to %s (%s)", ep, termsafe.Line(string(sshConn.ServerVersion())))
 	return ssh.NewClient(sshConn, chans, reqs), nil
 }
 
