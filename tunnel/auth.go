@@ -151,6 +151,18 @@ func publicKeys(ctx context.Context, ep Endpoint, prompt Prompter, logger *log.L
 		case id.signer != nil:
 			logger.Printf("offering %s", id.path)
 			signers = append(signers, id.signer)
+		case id.encrypted != nil && id.pub == nil && prompt != nil:
+			// An old PEM key without its .pub: its public half is not
+			// known until it is decrypted, so ask now, as OpenSSH does.
+			signer, err := (&passphraseSigner{ctx: ctx, id: id, prompt: prompt}).unlock()
+			if err != nil {
+				logger.Printf("skipping %s: %v", id.path, err)
+				continue
+			}
+			logger.Printf("offering %s", id.path)
+			signers = append(signers, signer)
+		case id.encrypted != nil && id.pub == nil:
+			logger.Printf("skipping %s: it is encrypted, its public key is unknown (no .pub file), and there is no terminal to ask for its passphrase on", id.path)
 		case id.encrypted != nil && prompt != nil:
 			logger.Printf("offering %s (asks for its passphrase if the server accepts it)", id.path)
 			signers = append(signers, &passphraseSigner{ctx: ctx, id: id, prompt: prompt})

@@ -6,6 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -694,4 +697,40 @@ func TestHostKeyAlgorithmChoice(t *testing.T) {
 func mustEd25519(t *testing.T) ssh.Signer {
 	s, _ := sshtest.NewKey(t)
 	return s
+}
+
+// TestOldPEMEncryptedKeyWithoutPub: a legacy PEM-encrypted key carries no
+// public half; without its .pub file it is decrypted up front (one prompt),
+// and without a terminal it is skipped — never a crash.
+func TestOldPEMEncryptedKeyWithoutPub(t *testing.T) {
+	l := newLaptop(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	//lint:ignore SA1019 legacy PEM encryption is exactly what is tested
+	block, err := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key), []byte("pw"), x509.PEMCipherAES128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(l.home, ".ssh", "id_rsa")
+	os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+	signer, _ := ssh.NewSignerFromKey(key)
+	srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}})
+	l.trust(t, srv)
+	opts := l.options(srv.Port())
+	opts.Identities = []string{path}
+
+	a := &answers{replies: []string{"pw"}}
+	if _, err := connect(t, &Dialer{Prompt: a}, l.route(t, "127.0.0.1", opts)); err != nil {
+		t.Fatalf("with the passphrase: %v", err)
+	}
+	if len(a.questions) != 1 {
+		t.Errorf("asked %d times: %q", len(a.questions), a.questions)
+	}
+	_, err = connect(t, &Dialer{}, l.route(t, "127.0.0.1", opts))
+	var authErr *AuthError
+	if !errors.As(err, &authErr) {
+		t.Fatalf("without a terminal: err = %v, want AuthError", err)
+	}
 }
