@@ -669,3 +669,33 @@ func TestPermute(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptWhileOpeningSession: a server that authenticates, answers
+// keepalives and never answers the session open must not make the CLI deaf
+// to Ctrl-C or --timeout.
+func TestInterruptWhileOpeningSession(t *testing.T) {
+	w := newWorld(t)
+	hang := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{w.key.PublicKey()}, IgnoreSessions: true})
+	args := []string{"codex-remote-login", "-p", strconv.Itoa(hang.Port()), "-i", w.keyPath, "--accept-new", "-o", "GlobalKnownHostsFile=none"}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	codeCh := make(chan int, 1)
+	go func() { codeCh <- run(ctx, append(args, "dev@127.0.0.1"), w.env()) }()
+	waitFor(t, &w.stderr, "connecting to")
+	time.Sleep(300 * time.Millisecond) // authenticated, waiting for the session
+	cancel(errInterrupted)
+	select {
+	case code := <-codeCh:
+		if code != exitInterrupted {
+			t.Errorf("exit %d, want 130", code)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Ctrl-C ignored while the session was being opened")
+	}
+
+	start := time.Now()
+	code := run(context.Background(), append(args, "--timeout", "1s", "dev@127.0.0.1"), w.env())
+	if code != exitFailed || time.Since(start) > 3*time.Second {
+		t.Errorf("--timeout 1s: exit %d after %s", code, time.Since(start))
+	}
+}

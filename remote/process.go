@@ -13,7 +13,7 @@ import (
 
 // Sessioner opens sessions on the remote host; *tunnel.Conn is one.
 type Sessioner interface {
-	NewSession() (*ssh.Session, error)
+	NewSession(ctx context.Context) (*ssh.Session, error)
 }
 
 // Process is a command running on the remote host.
@@ -46,7 +46,7 @@ func Start(ctx context.Context, s Sessioner, command string, withPTY bool, logge
 	if logger == nil {
 		logger = log.New(io.Discard, "", 0)
 	}
-	session, err := s.NewSession()
+	session, err := s.NewSession(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -282,9 +282,35 @@ func (c *Conn) shutdown() {
 // Route returns the route the connection follows.
 func (c *Conn) Route() Route { return c.route }
 
-// NewSession opens a session channel on the destination.
-func (c *Conn) NewSession() (*ssh.Session, error) {
-	s, err := c.last().NewSession()
+// NewSession opens a session channel on the destination. x/crypto/ssh's
+// NewSession takes no context and waits for the server's answer, which a
+// server may never give; here ctx bounds the wait, and a session that
+// arrives after ctx ended is closed.
+func (c *Conn) NewSession(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	result := make(chan opened)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s, err := c.last().NewSession()
+		select {
+		case result <- opened{s, err}:
+		case <-ctx.Done():
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	var r opened
+	select {
+	case r = <-result:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s, err := r.s, r.err
 	if err != nil {
 		if lost := c.Err(); lost != nil {
 			return nil, lost

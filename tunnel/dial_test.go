@@ -103,7 +103,7 @@ func connect(t *testing.T, d *Dialer, r Route) (*Conn, error) {
 // run runs a command on the connection and returns its output.
 func run(t *testing.T, c *Conn, cmd string) string {
 	t.Helper()
-	s, err := c.NewSession()
+	s, err := c.NewSession(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

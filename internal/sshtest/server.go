@@ -21,6 +21,10 @@ import (
 type Config struct {
 	// HostKey is the server's host key; nil means a fresh ed25519 key.
 	HostKey ssh.Signer
+	// IgnoreSessions makes the server leave session channel opens
+	// unanswered — a server that authenticates, answers keepalives, and
+	// then hangs.
+	IgnoreSessions bool
 	// MoreHostKeys are further host keys of other types, as a Debian
 	// server has ECDSA and RSA keys beside its Ed25519 one; the client's
 	// preference picks which one it is shown.
@@ -345,6 +349,12 @@ func (s *Server) handleConn(c *conn) {
 	for nc := range chans {
 		switch nc.ChannelType() {
 		case "session":
+			if s.cfg.IgnoreSessions {
+				// Never answered: the channel stays half-open until the
+				// connection ends.
+				s.logf("sshtest: %s: session channel left unanswered", c.RemoteAddr())
+				continue
+			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
