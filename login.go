@@ -310,10 +310,15 @@ func cleanUp(ctx context.Context, lg *remote.Login, conn *tunnel.Conn, fwd *tunn
 			grace = 2 * time.Second
 		}
 		fctx, cancel := context.WithTimeout(base, grace)
-		fwd.Close(fctx)
+		fwd.Drain(fctx)
 		cancel()
 	}
+	// Closed before waiting for the forward and the readers: on a dead link
+	// their channels end only with the connection.
 	conn.Close()
+	if fwd != nil {
+		fwd.Wait()
+	}
 	lg.Close()
 }
 

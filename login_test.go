@@ -699,3 +699,41 @@ func TestInterruptWhileOpeningSession(t *testing.T) {
 		t.Errorf("--timeout 1s: exit %d after %s", code, time.Since(start))
 	}
 }
+
+// TestInterruptOnDeadLink: the link dies silently while the browser has a
+// connection open through the tunnel, and keepalives are off: Ctrl-C must
+// still end the run within two seconds.
+func TestInterruptOnDeadLink(t *testing.T) {
+	w := newWorld(t)
+	w.browser = newTestBrowser(t, false)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	codeCh := make(chan int, 1)
+	go func() {
+		codeCh <- run(ctx, w.args("-o", "ServerAliveInterval=0", "dev@127.0.0.1"), w.env())
+	}()
+	waitFor(t, &w.stderr, "waiting for you to sign in")
+	// A browser connection with half a request sent.
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", w.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /auth/callback?code=x"))
+	time.Sleep(200 * time.Millisecond)
+	w.vps.Blackhole()
+	start := time.Now()
+	cancel(errInterrupted)
+	select {
+	case code := <-codeCh:
+		if code != exitInterrupted {
+			t.Errorf("exit %d, want 130", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still running 5 s after Ctrl-C on a dead link")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("exit took %s after Ctrl-C, want at most 2 s", took)
+	} else {
+		t.Logf("exit %s after Ctrl-C on a dead link", took.Round(time.Millisecond))
+	}
+}

@@ -163,10 +163,12 @@ func pipe(dst io.Writer, src io.Reader, srcConn, dstConn net.Conn) {
 	dstConn.Close()
 }
 
-// Close stops accepting at once, lets the connections under way finish until
-// ctx ends — so that codex's last answer reaches the browser — then cuts the
-// rest. It returns when every goroutine of the Forward has ended.
-func (f *Forward) Close(ctx context.Context) {
+// Drain stops accepting at once, lets the connections under way finish
+// until ctx ends — so that codex's last answer reaches the browser — then
+// cuts the rest. It does not wait for the goroutines of cut connections: on a
+// dead link they end only once the SSH connection is closed. Call [Forward.Wait]
+// after closing it.
+func (f *Forward) Drain(ctx context.Context) {
 	for _, l := range f.ls {
 		l.Close()
 	}
@@ -179,13 +181,23 @@ func (f *Forward) Close(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		f.cancel()
 		f.mu.Lock()
 		for c := range f.open {
 			c.Close()
 		}
 		f.mu.Unlock()
-		<-done
 	}
 	f.cancel()
+}
+
+// Wait waits for every goroutine of the Forward, after [Forward.Drain].
+func (f *Forward) Wait() {
+	f.accept.Wait()
+	f.conns.Wait()
+}
+
+// Close is Drain then Wait, for a Forward whose far end stays reachable.
+func (f *Forward) Close(ctx context.Context) {
+	f.Drain(ctx)
+	f.Wait()
 }
