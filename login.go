@@ -186,6 +186,12 @@ func (e *env) runLogin(ctx context.Context, opts loginOptions) (err error) {
 		return err
 	}
 	defer conn.Close()
+	// Whatever step failed, a lost connection is the reason to report.
+	defer func() {
+		if lost := conn.Err(); err != nil && lost != nil {
+			err = lost
+		}
+	}()
 
 	lg, err := remote.StartLogin(ctx, conn, opts.codex, logger)
 	if err != nil {
@@ -259,9 +265,6 @@ func (e *env) runLogin(ctx context.Context, opts loginOptions) (err error) {
 	}
 
 	if err := lg.Wait(ctx); err != nil {
-		if lost := conn.Err(); lost != nil {
-			return lost
-		}
 		return err
 	}
 	succeeded = true

@@ -737,3 +737,28 @@ func TestInterruptOnDeadLink(t *testing.T) {
 		t.Logf("exit %s after Ctrl-C on a dead link", took.Round(time.Millisecond))
 	}
 }
+
+// TestConnectionLostBeforeURL: the link dies while the remote login shell
+// is still starting; the error must say the connection was lost.
+func TestConnectionLostBeforeURL(t *testing.T) {
+	w := newWorld(t)
+	os.WriteFile(filepath.Join(w.vpsHome, ".profile"), []byte("sleep 3\nPATH=\"$HOME/npm-global/bin:$PATH\"\n"), 0o644)
+	codeCh := make(chan int, 1)
+	go func() {
+		codeCh <- run(context.Background(), w.args("-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1", "dev@127.0.0.1"), w.env())
+	}()
+	waitFor(t, &w.stderr, "connecting to")
+	time.Sleep(500 * time.Millisecond)
+	w.vps.Blackhole()
+	select {
+	case code := <-codeCh:
+		if code != exitFailed {
+			t.Errorf("exit %d, want 1", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a dead link was not noticed")
+	}
+	if !strings.Contains(w.stderr.String(), "lost") || !hasHint(w.stderr.String(), "ServerAliveInterval") {
+		t.Errorf("stderr does not say the connection was lost:\n%s", w.stderr.String())
+	}
+}
