@@ -80,6 +80,10 @@ func hints(err error) []string {
 			"-v shows which keys were offered",
 		}
 	case errors.As(err, &dial):
+		if strings.Contains(dial.Err.Error(), "during the SSH handshake") {
+			return []string{"something accepted the connection but no SSH server answered in time: check the port (-p, or Port in ssh_config)",
+				"-o ConnectTimeout=SECONDS allows longer"}
+		}
 		if dial.Via != nil {
 			return []string{fmt.Sprintf("%s could not reach %s: check the name and port as seen from there", dial.Via.Alias, dial.Endpoint.Addr())}
 		}

@@ -159,12 +159,25 @@ func (d *Dialer) connectHop(ctx context.Context, ep Endpoint, via *Endpoint, thr
 		return nil, &DialError{Endpoint: ep, Via: via, Err: err}
 	}
 
-	keys, err := newHostKeys(ep, d.Prompt, d.Notice)
+	// ConnectTimeout goes on through the banner exchange and the handshake,
+	// as in OpenSSH, but not through the time a person takes to answer a
+	// prompt.
+	prompt := d.Prompt
+	var deadline *handshakeDeadline
+	if ep.ConnectTimeout > 0 {
+		deadline = newHandshakeDeadline(ep.ConnectTimeout, conn)
+		defer deadline.stop()
+		if prompt != nil {
+			prompt = &pausingPrompter{Prompter: prompt, deadline: deadline}
+		}
+	}
+
+	keys, err := newHostKeys(ep, prompt, d.Notice)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	creds, err := newCredentials(ctx, ep, d.Prompt, logger)
+	creds, err := newCredentials(ctx, ep, prompt, logger)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -190,6 +203,9 @@ func (d *Dialer) connectHop(ctx context.Context, ep Endpoint, via *Endpoint, thr
 	}
 	if err != nil {
 		conn.Close()
+		if deadline.expired() {
+			return nil, &DialError{Endpoint: ep, Via: via, Err: fmt.Errorf("connection timed out during the SSH handshake (ConnectTimeout %s)", ep.ConnectTimeout)}
+		}
 		var unknown *UnknownHostKeyError
 		var changed *ChangedHostKeyError
 		var revoked *RevokedHostKeyError
@@ -350,4 +366,59 @@ func (c *Conn) Close() error {
 	c.shutdown()
 	c.wg.Wait()
 	return nil
+}
+
+// handshakeDeadline closes a connection whose SSH handshake takes longer
+// than ConnectTimeout. It is paused while a prompt waits for a person.
+type handshakeDeadline struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	timer   *time.Timer
+	fired   bool
+}
+
+func newHandshakeDeadline(timeout time.Duration, conn net.Conn) *handshakeDeadline {
+	d := &handshakeDeadline{timeout: timeout}
+	d.timer = time.AfterFunc(timeout, func() {
+		d.mu.Lock()
+		d.fired = true
+		d.mu.Unlock()
+		conn.Close()
+	})
+	return d
+}
+
+func (d *handshakeDeadline) pause() { d.timer.Stop() }
+
+func (d *handshakeDeadline) resume() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.fired {
+		d.timer.Reset(d.timeout)
+	}
+}
+
+func (d *handshakeDeadline) stop() { d.timer.Stop() }
+
+// expired reports whether the deadline closed the connection; false for a
+// nil deadline.
+func (d *handshakeDeadline) expired() bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fired
+}
+
+// pausingPrompter holds the handshake deadline while it asks.
+type pausingPrompter struct {
+	Prompter
+	deadline *handshakeDeadline
+}
+
+func (p *pausingPrompter) Prompt(ctx context.Context, prompt string, echo bool) (string, error) {
+	p.deadline.pause()
+	defer p.deadline.resume()
+	return p.Prompter.Prompt(ctx, prompt, echo)
 }

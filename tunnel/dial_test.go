@@ -549,6 +549,48 @@ func TestConnectCancelledDuringHandshake(t *testing.T) {
 	}
 }
 
+// TestConnectTimeoutCoversHandshake: a server that accepts and never speaks
+// fails after ConnectTimeout, as OpenSSH's "timed out during banner
+// exchange", not after the whole run's timeout.
+func TestConnectTimeoutCoversHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveConns(t, ln, func(c net.Conn) { io.Copy(io.Discard, c) })
+	l := newLaptop(t)
+	start := time.Now()
+	_, err = connect(t, &Dialer{}, l.route(t, "127.0.0.1", l.options(ln.Addr().(*net.TCPAddr).Port, "ConnectTimeout=1")))
+	var dial *DialError
+	if !errors.As(err, &dial) || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("err = %v, want a DialError saying the handshake timed out", err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 3*time.Second {
+		t.Errorf("gave up after %s, want about 1 s", took)
+	}
+}
+
+// TestConnectTimeoutPausedDuringPrompt: a person answering the host-key
+// question slowly does not run out the ConnectTimeout.
+func TestConnectTimeoutPausedDuringPrompt(t *testing.T) {
+	l := newLaptop(t)
+	srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{l.key.PublicKey()}})
+	slow := &slowAnswer{delay: 1500 * time.Millisecond, answer: "yes"}
+	if _, err := connect(t, &Dialer{Prompt: slow}, l.route(t, "127.0.0.1", l.options(srv.Port(), "ConnectTimeout=1"))); err != nil {
+		t.Fatalf("slow answer at the prompt: %v", err)
+	}
+}
+
+type slowAnswer struct {
+	delay  time.Duration
+	answer string
+}
+
+func (s *slowAnswer) Prompt(ctx context.Context, _ string, _ bool) (string, error) {
+	time.Sleep(s.delay)
+	return s.answer, nil
+}
+
 func TestDialErrorNamesTheHost(t *testing.T) {
 	l := newLaptop(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
