@@ -35,6 +35,11 @@ func TestE2E(t *testing.T) {
 			"**********************************************************************\n"+
 			"*** e2e suite SKIPPED: %s\n"+
 			"**********************************************************************\n\n", reason)
+		if os.Getenv("CI") == "true" {
+			// CI runs as root on a machine that has namespaces: a skip
+			// there is a broken setup, not a pass.
+			t.Fatalf("e2e suite cannot run on CI: %s", reason)
+		}
 		t.Skip(reason)
 	}
 	// The suite calls ip, useradd and sshd by name or path; make sure the
