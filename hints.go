@@ -63,12 +63,12 @@ func hints(err error) []string {
 		}
 		return []string{
 			"there is no terminal to ask on: check the fingerprint, then run again with --accept-new to record it",
-			fmt.Sprintf("or connect once with ssh to %s to record it after checking", unknown.Host),
+			"or connect once with ssh, check the fingerprint it shows, and answer yes",
 		}
 	case errors.As(err, &changed):
 		var h []string
 		for _, k := range changed.Known {
-			h = append(h, fmt.Sprintf("if you know the host was reinstalled, remove the old key: ssh-keygen -R '%s' -f %s", changed.Host, k.File))
+			h = append(h, fmt.Sprintf("if you know the host was reinstalled, remove the old key: ssh-keygen -R %s -f %s", remote.Quote(changed.Host), remote.Quote(k.File)))
 		}
 		return append(h, "otherwise do not connect: ask the host's administrator for its key fingerprint")
 	case errors.As(err, &revoked):

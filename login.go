@@ -223,7 +223,8 @@ func (e *env) runLogin(ctx context.Context, opts loginOptions) (err error) {
 		return err
 	}
 	port = req.Port
-	listeners, err := tunnel.ListenLoopback(ctx, req.Port, req.RedirectHost == "localhost")
+	// A browser may resolve "localhost" to ::1; "[::1]" means only that.
+	listeners, err := tunnel.ListenLoopback(ctx, req.Port, req.RedirectHost != "127.0.0.1")
 	if err != nil {
 		return err
 	}
