@@ -400,25 +400,37 @@ func waitFor(t *testing.T, s *syncBuffer, want string) {
 	}
 }
 
+// background runs the CLI in a goroutine. The exit func it returns waits
+// for the exit code: the test fails with msg if none comes within the bound,
+// and if the code is not want. It returns how long it waited.
+func (w *world) background(ctx context.Context, args []string) (exit func(want int, within time.Duration, msg string) time.Duration) {
+	w.t.Helper()
+	codeCh := make(chan int, 1)
+	go func() { codeCh <- run(ctx, args, w.env()) }()
+	return func(want int, within time.Duration, msg string) time.Duration {
+		w.t.Helper()
+		start := time.Now()
+		select {
+		case code := <-codeCh:
+			if code != want {
+				w.t.Errorf("exit %d, want %d", code, want)
+			}
+		case <-time.After(within):
+			w.t.Fatal(msg)
+		}
+		return time.Since(start)
+	}
+}
+
 func TestInterruptWhileWaiting(t *testing.T) {
 	w := newWorld(t)
 	w.browser = newTestBrowser(t, false)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	codeCh := make(chan int, 1)
-	go func() { codeCh <- run(ctx, w.args("dev@127.0.0.1"), w.env()) }()
+	exit := w.background(ctx, w.args("dev@127.0.0.1"))
 	waitFor(t, &w.stderr, "waiting for you to sign in")
-	start := time.Now()
 	cancel(errInterrupted)
-	select {
-	case code := <-codeCh:
-		if code != exitInterrupted {
-			t.Errorf("exit %d, want 130", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no exit 5 s after the interrupt")
-	}
-	took := time.Since(start)
+	took := exit(exitInterrupted, 5*time.Second, "no exit 5 s after the interrupt")
 	if took > 2*time.Second {
 		t.Errorf("took %s to exit after the interrupt, want at most 2 s", took)
 	}
@@ -509,20 +521,10 @@ func TestLocalPortBusy(t *testing.T) {
 func TestConnectionLostWhileWaiting(t *testing.T) {
 	w := newWorld(t)
 	w.browser = newTestBrowser(t, false)
-	codeCh := make(chan int, 1)
-	go func() {
-		codeCh <- run(context.Background(), w.args("-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1", "dev@127.0.0.1"), w.env())
-	}()
+	exit := w.background(context.Background(), w.args("-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1", "dev@127.0.0.1"))
 	waitFor(t, &w.stderr, "waiting for you to sign in")
 	w.vps.Blackhole()
-	select {
-	case code := <-codeCh:
-		if code != exitFailed {
-			t.Errorf("exit %d, want 1", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a dead link was not noticed")
-	}
+	exit(exitFailed, 10*time.Second, "a dead link was not noticed")
 	if !strings.Contains(w.stderr.String(), "lost") || !strings.Contains(w.stderr.String(), "keepalive") {
 		t.Errorf("stderr does not say the connection was lost:\n%s", w.stderr.String())
 	}
@@ -551,13 +553,10 @@ func TestNoBrowser(t *testing.T) {
 	w.browser = newTestBrowser(t, false)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	codeCh := make(chan int, 1)
-	go func() { codeCh <- run(ctx, w.args("--no-browser", "dev@127.0.0.1"), w.env()) }()
+	exit := w.background(ctx, w.args("--no-browser", "dev@127.0.0.1"))
 	waitFor(t, &w.stderr, "waiting for you to sign in")
 	cancel(errInterrupted)
-	if code := <-codeCh; code != exitInterrupted {
-		t.Errorf("exit %d, want 130", code)
-	}
+	exit(exitInterrupted, 5*time.Second, "no exit 5 s after the interrupt")
 	if calls := w.browser.calls(); len(calls) != 0 {
 		t.Errorf("--no-browser opened %q", calls)
 	}
@@ -679,19 +678,11 @@ func TestInterruptWhileOpeningSession(t *testing.T) {
 	args := []string{"codex-remote-login", "-p", strconv.Itoa(hang.Port()), "-i", w.keyPath, "--accept-new", "-o", "GlobalKnownHostsFile=none"}
 
 	ctx, cancel := context.WithCancelCause(context.Background())
-	codeCh := make(chan int, 1)
-	go func() { codeCh <- run(ctx, append(args, "dev@127.0.0.1"), w.env()) }()
+	exit := w.background(ctx, append(args, "dev@127.0.0.1"))
 	waitFor(t, &w.stderr, "connecting to")
 	time.Sleep(300 * time.Millisecond) // authenticated, waiting for the session
 	cancel(errInterrupted)
-	select {
-	case code := <-codeCh:
-		if code != exitInterrupted {
-			t.Errorf("exit %d, want 130", code)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Ctrl-C ignored while the session was being opened")
-	}
+	exit(exitInterrupted, 2*time.Second, "Ctrl-C ignored while the session was being opened")
 
 	start := time.Now()
 	code := run(context.Background(), append(args, "--timeout", "1s", "dev@127.0.0.1"), w.env())
@@ -707,10 +698,7 @@ func TestInterruptOnDeadLink(t *testing.T) {
 	w := newWorld(t)
 	w.browser = newTestBrowser(t, false)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	codeCh := make(chan int, 1)
-	go func() {
-		codeCh <- run(ctx, w.args("-o", "ServerAliveInterval=0", "dev@127.0.0.1"), w.env())
-	}()
+	exit := w.background(ctx, w.args("-o", "ServerAliveInterval=0", "dev@127.0.0.1"))
 	waitFor(t, &w.stderr, "waiting for you to sign in")
 	// A browser connection with half a request sent.
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", w.port))
@@ -721,17 +709,8 @@ func TestInterruptOnDeadLink(t *testing.T) {
 	c.Write([]byte("GET /auth/callback?code=x"))
 	time.Sleep(200 * time.Millisecond)
 	w.vps.Blackhole()
-	start := time.Now()
 	cancel(errInterrupted)
-	select {
-	case code := <-codeCh:
-		if code != exitInterrupted {
-			t.Errorf("exit %d, want 130", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("still running 5 s after Ctrl-C on a dead link")
-	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took := exit(exitInterrupted, 5*time.Second, "still running 5 s after Ctrl-C on a dead link"); took > 2*time.Second {
 		t.Errorf("exit took %s after Ctrl-C, want at most 2 s", took)
 	} else {
 		t.Logf("exit %s after Ctrl-C on a dead link", took.Round(time.Millisecond))
@@ -743,21 +722,11 @@ func TestInterruptOnDeadLink(t *testing.T) {
 func TestConnectionLostBeforeURL(t *testing.T) {
 	w := newWorld(t)
 	os.WriteFile(filepath.Join(w.vpsHome, ".profile"), []byte("sleep 3\nPATH=\"$HOME/npm-global/bin:$PATH\"\n"), 0o644)
-	codeCh := make(chan int, 1)
-	go func() {
-		codeCh <- run(context.Background(), w.args("-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1", "dev@127.0.0.1"), w.env())
-	}()
+	exit := w.background(context.Background(), w.args("-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1", "dev@127.0.0.1"))
 	waitFor(t, &w.stderr, "connecting to")
 	time.Sleep(500 * time.Millisecond)
 	w.vps.Blackhole()
-	select {
-	case code := <-codeCh:
-		if code != exitFailed {
-			t.Errorf("exit %d, want 1", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a dead link was not noticed")
-	}
+	exit(exitFailed, 10*time.Second, "a dead link was not noticed")
 	if !strings.Contains(w.stderr.String(), "lost") || !hasHint(w.stderr.String(), "ServerAliveInterval") {
 		t.Errorf("stderr does not say the connection was lost:\n%s", w.stderr.String())
 	}
